@@ -116,12 +116,17 @@ class Effects:
             self._stores[kind] = store
         return store
 
+    def daemon_env(self) -> dict[str, str]:
+        """The daemon's environment, with the directories it actually uses filled in."""
+        env = dict(self.engine.environ)
+        env.setdefault("CERTMONGER_LOCAL_CA_DIR", str(self.engine.paths.local_ca_dir))
+        env.setdefault("CERTMONGER_TMPDIR", str(self.engine.paths.tmp_dir))
+        return env
+
     def helper_env(self) -> dict[str, str]:
         """The environment helpers, hooks and notification commands start with."""
         from .subproc import base_environment
-        env = dict(self.engine.environ)
-        env.setdefault("CERTMONGER_LOCAL_CA_DIR", str(self.engine.paths.local_ca_dir))
-        return base_environment(env)
+        return base_environment(self.daemon_env())
 
     def forget(self, request: Request) -> None:
         """Drop cached data of a removed request."""
@@ -176,7 +181,8 @@ class Effects:
             else:
                 return IPABackend.from_command(argv, env=dict(engine.environ))
         from .cas.helper import ExternalHelperBackend
-        return ExternalHelperBackend(ca.nickname, ca.external_helper, env=self.helper_env())
+        return ExternalHelperBackend(ca.external_helper, ca.nickname,
+                                     daemon_env=self.daemon_env())
 
     def _next_selfsign_serial(self, ca: CA) -> int:
         try:
@@ -348,7 +354,7 @@ class Effects:
             return ActionResult(Outcome.NO_KEY)
         challenge = self._challenge_password(request)
         template = CsrTemplate(
-            nickname=request.nickname,
+            nickname=request.cert_nickname or request.key_nickname or request.nickname,
             subject=request.template_subject or "CN=localhost",
             hostnames=list(request.template_hostname), emails=list(request.template_email),
             principals=list(request.template_principal),
@@ -632,34 +638,34 @@ class Effects:
 
     # -- notifications -----------------------------------------------------------------
 
-    async def _notify(self, request: Request, event: str) -> None:
+    async def _notify(self, request: Request, event: notify.NotifyEvent) -> None:
         conf = self.engine.config
         method = request.notification_method or conf.notification_method
         destination = request.notification_destination or conf.notification_destination
         try:
-            message = notify.message_for(event, request)
+            message = notify.message_for(event, request, now=self.engine.clock.time())
             await notify.notify(method, destination, message, self.helper_env())
         except Exception:
             log.exception("Notification for %s failed", request.nickname)
 
     async def _notify_issued(self, request: Request) -> ActionResult:
-        await self._notify(request, "issued")
+        await self._notify(request, notify.NotifyEvent.ISSUED_SAVED)
         return ActionResult(Outcome.OK)
 
     async def _notify_rejected(self, request: Request) -> ActionResult:
-        await self._notify(request, "rejected")
+        await self._notify(request, notify.NotifyEvent.REJECTED)
         return ActionResult(Outcome.OK)
 
     async def _notify_save_failed(self, request: Request) -> ActionResult:
-        await self._notify(request, "save-failed")
+        await self._notify(request, notify.NotifyEvent.ISSUED_NOT_SAVED)
         return ActionResult(Outcome.OK)
 
     async def _notify_ca_save_failed(self, request: Request) -> ActionResult:
-        await self._notify(request, "ca-save-failed")
+        await self._notify(request, notify.NotifyEvent.ISSUED_CA_NOT_SAVED)
         return ActionResult(Outcome.OK)
 
     async def _notify_only_ca_save_failed(self, request: Request) -> ActionResult:
-        await self._notify(request, "only-ca-save-failed")
+        await self._notify(request, notify.NotifyEvent.CA_NOT_SAVED)
         return ActionResult(Outcome.OK)
 
     # -- monitoring --------------------------------------------------------------------
@@ -688,8 +694,7 @@ class Effects:
             changed.add("last_need_notify_check")
             engine.set_state(request, State.NEED_TO_NOTIFY_VALIDITY)
             engine.set_state(request, State.NOTIFYING_VALIDITY)
-            await self._notify(request, "expired" if request.cert_not_after <= now
-                               else "validity")
+            await self._notify(request, notify.NotifyEvent.VALIDITY_ENDING)
         if check.renew:
             request.last_need_enroll_check = now
             changed.add("last_need_enroll_check")
