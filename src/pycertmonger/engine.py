@@ -161,9 +161,9 @@ class Engine:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _save_all(self, requests: list[Request]) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.executor, lambda: [self.requests_dir.save(r)
-                                                          for r in requests])
+        snapshots = [self.requests_dir.prepare(r) for r in requests]
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, lambda: [self.requests_dir.commit(*s) for s in snapshots])
 
     # -- persistence -------------------------------------------------------------------
 
@@ -171,12 +171,15 @@ class Engine:
         """Write a request's record (in a worker thread: fsync must not stall the loop)."""
         if request not in self._requests:
             return  # removed meanwhile
+        snapshot = self.requests_dir.prepare(request)
         await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.requests_dir.save, request)
+            self.executor, lambda: self.requests_dir.commit(*snapshot))
 
     async def persist_ca(self, ca: CA) -> None:
         """Write a CA's record."""
-        await asyncio.get_running_loop().run_in_executor(self.executor, self.cas_dir.save, ca)
+        snapshot = self.cas_dir.prepare(ca)
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, lambda: self.cas_dir.commit(*snapshot))
 
     def lock_for(self, target: str) -> asyncio.Lock:
         """The lock serialising writes to one storage target (a file or an NSS database)."""

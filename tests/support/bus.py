@@ -211,9 +211,9 @@ class Getcert:
                 f"import sys; from {module} import run; sys.exit(run(sys.argv[1:], "
                 f"prog={self.program!r}))", *args]
 
-    def __call__(self, *args: str, timeout: float = 60,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None,
+                 cwd: str | None = None) -> subprocess.CompletedProcess[str]:
         full_env = self.bus.env(**(self.dirs.env() if self.dirs else {}))
         full_env.update(env or {})
         return subprocess.run(self.argv(*args), env=full_env, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, cwd=cwd)

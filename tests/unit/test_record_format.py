@@ -99,3 +99,24 @@ def test_directory_ignores_temporary_and_hidden_files(tmp_path: Path) -> None:
     (tmp_path / ".hidden").write_text("id=hidden\n")
     (tmp_path / "20260101000000").write_text("id=whole\n")
     assert [r.nickname for r in RecordDirectory(tmp_path).load_all(Request)] == ["whole"]
+
+
+def test_an_older_snapshot_never_overwrites_a_newer_one(tmp_path: Path) -> None:
+    store = RecordDirectory(tmp_path)
+    req = Request(nickname="a", template_subject="CN=old")
+    old = store.prepare(req)
+    req.template_subject = "CN=new"
+    new = store.prepare(req)
+    store.commit(*new)
+    store.commit(*old)
+    assert "template_subject=CN=new\n" in (tmp_path / req.store_name).read_text()
+
+
+def test_an_unchanged_record_is_not_written_again(tmp_path: Path) -> None:
+    store = RecordDirectory(tmp_path)
+    req = Request(nickname="a")
+    store.save(req)
+    path = tmp_path / req.store_name
+    path.write_text("id=touched\n")  # if save wrote again, this would be replaced
+    store.save(req)
+    assert path.read_text() == "id=touched\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,11 @@ class RecordDirectory:
         self.path = Path(path)
         self._clock = clock
         self._taken: set[str] = set()
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._written: dict[str, bytes] = {}
+        self._generation: dict[str, int] = {}
+        self._committed: dict[str, int] = {}
 
     def ensure(self) -> None:
         """Create the directory (0755, like certmonger's) if it is missing."""
@@ -62,6 +68,7 @@ class RecordDirectory:
                 continue
             obj.store_name = name
             self._taken.add(name)
+            self._written[name] = text.encode("utf-8", errors="surrogateescape")
             out.append(obj)
         return out
 
@@ -75,22 +82,55 @@ class RecordDirectory:
         self._taken.add(name)
         return name
 
+    def _lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(name)
+            if lock is None:
+                lock = self._locks[name] = threading.Lock()
+            return lock
+
+    def prepare(self, obj: Request | CA) -> tuple[str, bytes, int]:
+        """Snapshot a record for writing: (file name, text, generation).
+
+        Call it where the record is changed (the event loop), then `commit` the snapshot
+        from any thread: snapshots are written in generation order and an older one never
+        overwrites a newer one.
+        """
+        with self._guard:
+            if not obj.store_name:
+                obj.store_name = self.new_name()
+            name = obj.store_name
+            gen = self._generation.get(name, 0) + 1
+            self._generation[name] = gen
+        return name, record.dumps(obj).encode("utf-8", errors="surrogateescape"), gen
+
+    def commit(self, name: str, data: bytes, generation: int) -> None:
+        """Write a prepared snapshot atomically, unless a newer one was written already
+        or the file already holds exactly this text."""
+        with self._lock(name):
+            if self._committed.get(name, 0) >= generation:
+                return
+            self._committed[name] = generation
+            if self._written.get(name) == data and (self.path / name).exists():
+                return
+            write_atomic(self.path / name, data)
+            self._written[name] = data
+
     def save(self, obj: Request | CA) -> None:
-        """Write a record atomically, giving it a file name if it has none."""
-        if not obj.store_name:
-            obj.store_name = self.new_name()
-        write_atomic(self.path / obj.store_name, record.dumps(obj).encode(
-            "utf-8", errors="surrogateescape"))
+        """Write a record atomically now, giving it a file name if it has none."""
+        self.commit(*self.prepare(obj))
 
     def delete(self, obj: Request | CA) -> None:
         """Remove a record's file (missing is fine)."""
         if not obj.store_name:
             return
-        try:
-            os.unlink(self.path / obj.store_name)
-        except FileNotFoundError:
-            pass
-        fsync_dir(self.path)
+        with self._lock(obj.store_name):
+            try:
+                os.unlink(self.path / obj.store_name)
+            except FileNotFoundError:
+                pass
+            fsync_dir(self.path)
+            self._written.pop(obj.store_name, None)
         self._taken.discard(obj.store_name)
 
 
