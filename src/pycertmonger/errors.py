@@ -23,6 +23,10 @@ class CertmongerError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def dbus_body(self) -> tuple[str, list[object]]:
+        """The error reply's signature and body: `(message, argname)` for most errors."""
+        return "ss", [self.message, self.args_names[0] if self.args_names else ""]
+
 
 class BadArgError(CertmongerError, ValueError):
     """An argument has a value certmonger does not accept."""
@@ -41,6 +45,10 @@ class DuplicateError(CertmongerError, ValueError):
 
     dbus_name = f"{BUS_PREFIX}.duplicate"
 
+    def dbus_body(self) -> tuple[str, list[object]]:
+        """`(message, [argnames])`: the names list is empty for a duplicate CA."""
+        return "sas", [self.message, list(self.args_names)]
+
 
 class NoSuchEntryError(CertmongerError, LookupError):
     """The request or CA named does not exist."""
@@ -49,6 +57,10 @@ class NoSuchEntryError(CertmongerError, LookupError):
 
     def __init__(self, message: str = "No matching entry found.\n", *args: str) -> None:
         super().__init__(message, *args)
+
+    def dbus_body(self) -> tuple[str, list[object]]:
+        """Just the message."""
+        return "s", [self.message]
 
 
 class RequestBadArgError(CertmongerError, ValueError):
@@ -64,3 +76,33 @@ class InternalError(CertmongerError, RuntimeError):
 
     def __init__(self, message: str = "An internal error has occurred.", *args: str) -> None:
         super().__init__(message, *args)
+
+    def dbus_body(self) -> tuple[str, list[object]]:
+        """Just the message."""
+        return "s", [self.message]
+
+
+class RequestInternalError(InternalError):
+    """Something went wrong inside the daemon while serving a request object."""
+
+    dbus_name = f"{BUS_PREFIX}.request.internal"
+
+
+class CAInternalError(InternalError):
+    """Something went wrong inside the daemon while serving a CA object."""
+
+    dbus_name = f"{BUS_PREFIX}.ca.internal"
+
+
+class UnknownMethodError(CertmongerError, LookupError):
+    """No such method (or no such object) here; libdbus's own error, with its text."""
+
+    dbus_name = "org.freedesktop.DBus.Error.UnknownMethod"
+
+    def __init__(self, member: str, signature: str, interface: str | None) -> None:
+        super().__init__(f'Method "{member}" with signature "{signature}" on interface '
+                         f'"{interface or "(null)"}" doesn\'t exist\n')
+
+    def dbus_body(self) -> tuple[str, list[object]]:
+        """Just the message."""
+        return "s", [self.message]

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..model import CA, Request
+from ..paths import Paths
 
 
 class EngineListener(Protocol):
@@ -31,6 +32,7 @@ class EngineAPI(Protocol):
     """The engine's surface for the D-Bus layer."""
 
     config: Config
+    paths: Paths  # where records live (get_config_file_path names a CA's file)
 
     def add_listener(self, listener: EngineListener) -> None:
         """Receive announcements from now on."""
