@@ -277,7 +277,8 @@ class Effects:
             return ActionResult(Outcome.NO_STORAGE)
         key_type = (request.key_gen_type or engine.config.key_type).upper()
         size = request.key_gen_size or (engine.config.rsa_key_size if key_type == "RSA" else 256)
-        pem: bytes = await self._thread(generate_key_pem, key_type, size)
+        async with engine.cpu_slots:
+            pem: bytes = await self._thread(generate_key_pem, key_type, size)
         info: StoredKey = describe_key(load_private_key(pem, None))
         info = StoredKey(pem, info.key_type, info.key_size, info.pubkey_info, info.pubkey)
         store = self.keystore(request.key_storage_type)
@@ -467,12 +468,11 @@ class Effects:
         return ActionResult(Outcome.OK)
 
     async def _save_cert(self, request: Request) -> ActionResult:
-        from .crypto.certinfo import read_cert_info
         store = self.keystore(request.cert_storage_type)
         marker = request.key_next_marker or None
         changed: set[str] = set()
         try:
-            spki = read_cert_info(request.cert).cert_spki
+            spki = cert_spki_hex(request.cert)
         except ValueError as exc:
             request.ca_error = f"The CA returned an unreadable certificate: {exc}"
             return ActionResult(Outcome.FAILED, {"ca_error"})
@@ -778,7 +778,7 @@ class Effects:
                 put("encryption_cert", pems[0] if pems else "")
                 put("encryption_issuer_cert", pems[1] if len(pems) > 1 else "")
                 put("encryption_cert_pool", "".join(pems[2:]))
-        if ca not in engine.cas():
+        if not any(c is ca for c in engine.cas()):
             return None
         if changed:
             await engine.persist_ca(ca)
@@ -817,6 +817,15 @@ class Effects:
             await self.write_bundles(files, dbs)
         except (OSError, KeyStoreError) as exc:
             log.warning("Saving CA certificates of %s failed: %s", ca.nickname, exc)
+
+
+def cert_spki_hex(cert_pem: str) -> str:
+    """Uppercase hex DER of a certificate's SubjectPublicKeyInfo."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo).hex().upper()
 
 
 def subject_in_der_order(cert_pem: str) -> str:

@@ -68,8 +68,12 @@ class Engine:
         self.environ = dict(os.environ if environ is None else environ)
         self.requests_dir = RecordDirectory(paths.requests_dir, self.clock.time)
         self.cas_dir = RecordDirectory(paths.cas_dir, self.clock.time)
-        self.executor = ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2),
+        # Blocking work runs in threads: mostly file I/O waiting on fsync, so more threads
+        # than cores; CPU-heavy work (key generation) also takes one of `cpu_slots`.
+        cores = os.cpu_count() or 2
+        self.executor = ThreadPoolExecutor(max_workers=workers or max(8, 4 * cores),
                                            thread_name_prefix="certmonger-work")
+        self.cpu_slots = asyncio.Semaphore(cores)
         self._requests: list[Request] = []
         self._by_id: dict[int, Request] = {}
         self._cas: list[CA] = []
@@ -169,7 +173,7 @@ class Engine:
 
     async def persist(self, request: Request) -> None:
         """Write a request's record (in a worker thread: fsync must not stall the loop)."""
-        if request not in self._requests:
+        if id(request) not in self._by_id:
             return  # removed meanwhile
         snapshot = self.requests_dir.prepare(request)
         await asyncio.get_running_loop().run_in_executor(
@@ -347,9 +351,9 @@ class Engine:
         task = self._tasks.pop(id(request), None)
         if task is not None:
             task.cancel()
-        if request in self._requests:
-            self._requests.remove(request)
-        self._by_id.pop(id(request), None)
+        if self._by_id.pop(id(request), None) is not None:
+            # identity, not dataclass equality: two records may hold equal values
+            self._requests[:] = [r for r in self._requests if r is not request]
         self.requests_dir.delete(request)
         self.effects.forget(request)
 
@@ -420,8 +424,7 @@ class Engine:
         task = self._ca_tasks.pop(id(ca), None)
         if task is not None:
             task.cancel()
-        if ca in self._cas:
-            self._cas.remove(ca)
+        self._cas[:] = [c for c in self._cas if c is not ca]
         self.cas_dir.delete(ca)
         self.effects.forget_ca(ca)
 

@@ -117,9 +117,14 @@ def collect_commands(
     runs at its place in that walk.  Hooks with an unset or non-numeric UID are left
     out, as certmonger leaves them out.
     """
-    holders = [_ca_holder(ca, which) for ca in cas] + [_request_holder(r, which) for r in others]
     found = _Collector()
     own = _request_holder(request, which)
+    if not any(any(files) or any(dbs) for files, dbs in _locations(own)):
+        # No CA-cert locations: nothing is shared, only the request's own hook applies
+        # (and the table need not be walked: this is the common case, on every save).
+        found.add(own.command, own.uid)
+        return found.commands
+    holders = [_ca_holder(ca, which) for ca in cas] + [_request_holder(r, which) for r in others]
     for files, dbs in _locations(own):
         found.add_sharing(holders, files, dbs)
     found.add(own.command, own.uid)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import shutil
+import asyncio
 import syslog
 import time
 from collections.abc import Mapping
@@ -176,7 +177,8 @@ async def notify(
         if kind != "syslog":
             log.warning('Unknown notification method "%s"; using syslog.', method)
         facility, priority = parse_syslog_destination(destination)
-        syslog.syslog(facility | priority, message)
+        # syslog() can block on a busy or absent /dev/log reader: keep it off the loop.
+        await asyncio.to_thread(syslog.syslog, facility | priority, message)
         return True
     except Exception:  # a notification must never take the daemon down
         log.exception("Error sending notification %r.", message)

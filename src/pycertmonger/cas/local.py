@@ -141,6 +141,10 @@ class LocalCA:
         self.validity = validity
         self.clock = clock
         self.digest = digest
+        # Parsing `creds` validates the RSA key (tens of milliseconds): keep the result
+        # while the file is the same file with the same size and time.
+        self._creds_cache: tuple[tuple[int, int, int], tuple[
+            rsa.RSAPrivateKey | None, x509.Certificate | None, list[x509.Certificate]]] | None = None
 
     # -- directory ---------------------------------------------------------------------
 
@@ -173,10 +177,27 @@ class LocalCA:
     def _read_creds(
         self,
     ) -> tuple[rsa.RSAPrivateKey | None, x509.Certificate | None, list[x509.Certificate]]:
+        path = self.directory / "creds"
         try:
-            data = (self.directory / "creds").read_bytes()
+            st = os.stat(path)
         except FileNotFoundError:
             return None, None, []
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._creds_cache is not None and self._creds_cache[0] == stamp:
+            key, cert, older = self._creds_cache[1]
+            return key, cert, list(older)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None, None, []
+        result = self._parse_creds(data)
+        self._creds_cache = (stamp, result)
+        return result[0], result[1], list(result[2])
+
+    @staticmethod
+    def _parse_creds(
+        data: bytes,
+    ) -> tuple[rsa.RSAPrivateKey | None, x509.Certificate | None, list[x509.Certificate]]:
         try:
             bundle = pkcs12.load_pkcs12(data, None)
         except ValueError:
