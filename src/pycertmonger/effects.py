@@ -132,6 +132,10 @@ class Effects:
         """Drop cached data of a removed request."""
         self._keys.pop(id(request), None)
 
+    def forget_all_backends(self) -> None:
+        """Drop every cached back-end (the settings they were made with changed)."""
+        self._backends.clear()
+
     def forget_ca(self, ca: CA) -> None:
         """Drop the cached back-end of a changed or removed CA."""
         self._backends.pop(id(ca), None)
@@ -451,21 +455,35 @@ class Effects:
 
     # -- saving ------------------------------------------------------------------------
 
-    async def _hooks(self, request: Request, which: str) -> None:
+    async def _hooks(self, request: Request, which: str) -> set[str]:
+        """Run the pre- or post-save commands; record a failure (it does not stop the save,
+        as with certmonger).  Returns the record fields that changed."""
         from .hooks import collect_commands, run_hooks
         others = [r for r in self.engine.requests() if r is not request]
         commands = collect_commands(request, others, self.engine.cas(), which)
         if not commands:
-            return
+            return set()
         if which == "pre":
             self.engine.set_state(request, State.PRE_SAVE_CERT)
         results = await run_hooks(commands, self.helper_env(), timeout=600)
-        for result in results:
-            log.info("%s-save command for %s: %s", which, request.nickname, result)
+        failures = []
+        for (command, _uid), result in zip(commands, results, strict=False):
+            if result.ok:
+                log.info("%s-save command for %s ran: %s", which, request.nickname, command)
+            else:
+                log.warning("%s-save command for %s failed: %s: %s", which, request.nickname,
+                            command, result)
+                failures.append(f"{which}-save command {command} {result}")
+        error = "; ".join(failures)
+        if which == "pre" or error:
+            if request.hook_error != error:
+                request.hook_error = error
+                return {"hook_error"}
+        return set()
 
     async def _pre_save(self, request: Request) -> ActionResult:
-        await self._hooks(request, "pre")
-        return ActionResult(Outcome.OK)
+        changed = await self._hooks(request, "pre")
+        return ActionResult(Outcome.OK, changed)
 
     async def _save_cert(self, request: Request) -> ActionResult:
         store = self.keystore(request.cert_storage_type)
@@ -632,9 +650,9 @@ class Effects:
         return ActionResult(Outcome.OK, changed)
 
     async def _post_save(self, request: Request) -> ActionResult:
-        await self._hooks(request, "post")
+        changed = await self._hooks(request, "post")
         engine = self.engine
-        return ActionResult(Outcome.OK, after=[lambda: engine.announce_saved(request)])
+        return ActionResult(Outcome.OK, changed, after=[lambda: engine.announce_saved(request)])
 
     # -- notifications -----------------------------------------------------------------
 

@@ -64,6 +64,8 @@ class Engine:
                  workers: int | None = None) -> None:
         self.paths = paths
         self.clock = clock or Clock()
+        self._config_fixed = config is not None
+        self._config_stamp: tuple[int, int] | None = self._stat_config()
         self.config = config or Config.load(paths.config_dir)
         self.environ = dict(os.environ if environ is None else environ)
         self.requests_dir = RecordDirectory(paths.requests_dir, self.clock.time)
@@ -90,6 +92,27 @@ class Engine:
         self._stopping = False
         from .effects import Effects  # late: effects imports back-ends lazily
         self.effects = Effects(self)
+
+    # -- settings ----------------------------------------------------------------------
+
+    def _stat_config(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.paths.config_dir / "certmonger.conf")
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def reload_config(self) -> None:
+        """Re-read certmonger.conf if it changed (certmonger picks changes up at run time)."""
+        if self._config_fixed:
+            return
+        stamp = self._stat_config()
+        if stamp != self._config_stamp:
+            self._config_stamp = stamp
+            self.config = Config.load(self.paths.config_dir)
+            for problem in self.config.problems:
+                log.warning("certmonger.conf: %s", problem)
+            self.effects.forget_all_backends()
 
     # -- listeners ---------------------------------------------------------------------
 
@@ -245,6 +268,7 @@ class Engine:
         self.announce(request, {"state"} | (fields or set()))
 
     async def _run(self, request: Request) -> None:
+        self.reload_config()
         try:
             await self._run_steps(request)
         except asyncio.CancelledError:

@@ -163,6 +163,15 @@ class HookResult:
         """Whether the command ran and exited with status 0."""
         return self.ran and self.exit_code == 0 and not self.timed_out
 
+    def __str__(self) -> str:
+        if not self.ran:
+            return f"not run: {self.error or 'could not be started'}"
+        if self.timed_out:
+            return "timed out and was killed"
+        if self.signal is not None:
+            return f"killed by signal {self.signal}"
+        return f"exited with status {self.exit_code}"
+
 
 async def run_hooks(
     commands: Sequence[HookCommand],

@@ -310,6 +310,7 @@ class Request:
     # pycertmonger's own keys (certmonger ignores keys it does not know).
     retry_count: int = _f("pycm_retry_count", Kind.INT)
     next_wakeup: int = _f("pycm_next_wakeup", Kind.TIME)
+    hook_error: str = _f("pycm_hook_error", Kind.STR)  # why the last pre/post-save failed
     # Not persisted: the record's file name in the requests directory, and keys
     # this version does not know, kept so that a round trip loses nothing.
     store_name: str = field(default="", compare=False)

@@ -270,3 +270,36 @@ def test_rekey_swaps_key_and_certificate_as_a_pair(tmp_path: Path) -> None:
         assert leftovers == []
         await h.stop()
     run(scenario())
+
+
+def test_a_failing_post_save_command_is_recorded_and_does_not_stop_the_save(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        engine = await h.start()
+        req = file_request(tmp_path, "hookfail", "SelfSign",
+                           post_certsave_command="/bin/sh -c 'exit 7'",
+                           post_certsave_uid=str(os.getuid()))
+        engine.add_request(req)
+        await wait_for(req, State.MONITORING)
+        assert Path(req.cert_storage_location).exists()
+        assert req.hook_error == "post-save command /bin/sh -c 'exit 7' exited with status 7"
+        text = (h.paths.requests_dir / req.store_name).read_text()
+        assert "pycm_hook_error=post-save command" in text
+        await h.stop()
+    run(scenario())
+
+
+def test_certmonger_conf_changes_are_picked_up_without_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        h.engine = Engine(h.paths, clock=h.clock, environ=dict(os.environ))
+        engine = h.engine
+        await engine.start()
+        (h.paths.config_dir / "certmonger.conf").write_text("[defaults]\ndefault_ca = local\n")
+        req = file_request(tmp_path, "noca", "")
+        engine.add_request(req)
+        await wait_for(req, State.MONITORING)
+        assert req.ca_name == "local"
+        await h.stop()
+    run(scenario())
