@@ -182,7 +182,7 @@ async def serve(options: Options, paths: Paths) -> int:
     try:
         service = await start_service(engine, bus_type="session" if options.session
                                       else "system")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to serve ends the daemon cleanly
         log.error("Cannot serve %s on the %s bus: %s", "org.fedorahosted.certmonger",
                   "session" if options.session else "system", exc)
         await engine.stop()

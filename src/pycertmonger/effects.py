@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import notify, schedule
-from .cas.base import (CABackend, CADataOp, CADataOutcome, OutcomeKind, Submission,
-                       SubmitOutcome)
-from .keystores.base import (KeyStore, KeyStoreError, KeyStorePermissionError,
-                             KeyStorePinError, KeyStoreTokenError, StoredKey)
+from .cas.base import CABackend, CADataOp, CADataOutcome, OutcomeKind, Submission, SubmitOutcome
+from .keystores.base import (
+    KeyStore,
+    KeyStoreError,
+    KeyStorePermissionError,
+    KeyStorePinError,
+    KeyStoreTokenError,
+    StoredKey,
+)
 from .machine import Action, Facts, Outcome
 from .model import CA, CertList, Request, State
 
@@ -70,7 +75,7 @@ class ActionResult:
 
     outcome: Outcome
     changed: set[str] = field(default_factory=set)
-    facts: Facts = Facts()
+    facts: Facts = field(default_factory=Facts)
     delay: int | None = None
     after: list[Callable[[], None]] = field(default_factory=list)
 
@@ -475,10 +480,9 @@ class Effects:
                             command, result)
                 failures.append(f"{which}-save command {command} {result}")
         error = "; ".join(failures)
-        if which == "pre" or error:
-            if request.hook_error != error:
-                request.hook_error = error
-                return {"hook_error"}
+        if (which == "pre" or error) and request.hook_error != error:
+            request.hook_error = error
+            return {"hook_error"}
         return set()
 
     async def _pre_save(self, request: Request) -> ActionResult:

@@ -78,6 +78,7 @@ class Engine:
         self.cpu_slots = asyncio.Semaphore(cores)
         self._requests: list[Request] = []
         self._by_id: dict[int, Request] = {}
+        self._nicknames: dict[str, Request] = {}  # lower-cased nickname -> request
         self._cas: list[CA] = []
         self._listeners: list[Any] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -165,6 +166,7 @@ class Engine:
                 request.state = reset
             self._requests.append(request)
             self._by_id[id(request)] = request
+            self._nicknames[request.nickname.lower()] = request
         await self._save_all(self._requests)
         self._timer = asyncio.create_task(self._timer_loop(), name="certmonger-timer")
         now = self.clock.time()
@@ -249,7 +251,8 @@ class Engine:
         self._unschedule(request)
         task = asyncio.create_task(self._run(request), name=f"request {request.nickname}")
         self._tasks[id(request)] = task
-        task.add_done_callback(lambda t, rid=id(request): self._tasks.pop(rid, None))
+        rid = id(request)
+        task.add_done_callback(lambda _t: self._tasks.pop(rid, None))
 
     async def _halt(self, request: Request) -> None:
         """Stop any work on `request` and bring it back to a resume point."""
@@ -343,7 +346,8 @@ class Engine:
         return list(self._cas)
 
     def request_by_nickname(self, nickname: str) -> Request | None:
-        return next((r for r in self._requests if r.nickname == nickname), None)
+        request = self._nicknames.get(nickname.lower())
+        return request if request is not None and request.nickname == nickname else None
 
     def ca_by_nickname(self, nickname: str) -> CA | None:
         return next((c for c in self._cas if c.nickname == nickname), None)
@@ -354,27 +358,47 @@ class Engine:
     # -- EngineAPI: requests -----------------------------------------------------------
 
     def _check_unique(self, request: Request, ignore: Request | None = None) -> None:
-        for other in self._requests:
-            if other is request or other is ignore:
-                continue
-            if other.nickname.lower() == request.nickname.lower():
-                raise DuplicateError(
-                    f'There is already a request with the nickname "{other.nickname}".',
-                    "NICKNAME")
+        other = self._nicknames.get(request.nickname.lower())
+        if other is not None and other is not request and other is not ignore \
+                and other.nickname.lower() == request.nickname.lower():
+            raise DuplicateError(
+                f'There is already a request with the nickname "{other.nickname}".',
+                "NICKNAME")
 
-    def add_request(self, request: Request) -> None:
+    def add_request(self, request: Request) -> asyncio.Future[None]:
+        """Take a new request; the returned future completes once its record is on disk.
+
+        The write happens in a worker thread so other callers are not held up by fsync;
+        the caller (the D-Bus layer) replies only when the future is done, and the work
+        on the request starts only then: persisted before announced.  If the write
+        fails, the request is dropped again and the future raises.
+        """
         self._check_unique(request)
         request.state = State.NEWLY_ADDED
         self._requests.append(request)
         self._by_id[id(request)] = request
-        self.requests_dir.save(request)
-        self.kick(request)
+        self._nicknames[request.nickname.lower()] = request
+        snapshot = self.requests_dir.prepare(request)
+        loop = asyncio.get_running_loop()
+        write = loop.run_in_executor(self.executor, lambda: self.requests_dir.commit(*snapshot))
+
+        async def then() -> None:
+            try:
+                await write
+            except BaseException:
+                self.remove_request(request)
+                raise
+            self.kick(request)
+
+        return asyncio.ensure_future(then())
 
     def remove_request(self, request: Request) -> None:
         self._unschedule(request)
         task = self._tasks.pop(id(request), None)
         if task is not None:
             task.cancel()
+        if self._nicknames.get(request.nickname.lower()) is request:
+            del self._nicknames[request.nickname.lower()]
         if self._by_id.pop(id(request), None) is not None:
             # identity, not dataclass equality: two records may hold equal values
             self._requests[:] = [r for r in self._requests if r is not request]
@@ -394,8 +418,11 @@ class Engine:
         task = self._tasks.pop(id(request), None)
         if task is not None:
             task.cancel()
+        if "nickname" in changes and self._nicknames.get(request.nickname.lower()) is request:
+            del self._nicknames[request.nickname.lower()]
         for name, value in changes.items():
             setattr(request, name, value)
+        self._nicknames[request.nickname.lower()] = request
         request.state = machine.reset(request.state)
         if new_state is not None:
             request.state = new_state(request)
@@ -469,7 +496,8 @@ class Engine:
         task = asyncio.get_running_loop().create_task(self.effects.refresh_ca_data(ca),
                                                       name=f"ca {ca.nickname}")
         self._ca_tasks[id(ca)] = task
-        task.add_done_callback(lambda t, cid=id(ca): self._ca_tasks.pop(cid, None)
+        cid = id(ca)
+        task.add_done_callback(lambda t: self._ca_tasks.pop(cid, None)
                                if self._ca_tasks.get(cid) is t else None)
         return True
 

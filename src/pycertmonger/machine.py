@@ -192,7 +192,7 @@ def advance(state: State, outcome: Outcome, facts: Facts = Facts()) -> Step:
     return step
 
 
-def _advance(state: State, outcome: Outcome, facts: Facts) -> Step | None:  # noqa: C901
+def _advance(state: State, outcome: Outcome, facts: Facts) -> Step | None:
     o = outcome
     if state is S.NEWLY_ADDED:
         deciding = (S.NEWLY_ADDED_DECIDING,)

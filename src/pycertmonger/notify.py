@@ -10,10 +10,10 @@ the request.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import shutil
-import asyncio
 import syslog
 import time
 from collections.abc import Mapping

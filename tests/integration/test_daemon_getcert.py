@@ -6,8 +6,6 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
-
 from tests.support.bus import Daemon, Getcert, StateDirs
 
 

@@ -111,7 +111,7 @@ class PrivateBus:
         out = subprocess.run(
             ["dbus-send", "--system", "--print-reply=literal", "--dest=org.freedesktop.DBus",
              "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", f"string:{name}"],
-            env=self.env(), capture_output=True, text=True, timeout=10,
+            env=self.env(), capture_output=True, text=True, timeout=10, check=False,
         )
         return "true" in out.stdout
 
@@ -207,13 +207,13 @@ class Getcert:
         if self.stock:
             return [shutil.which(self.program) or f"/usr/bin/{self.program}", *args]
         module = "pycertmonger.getcert.cli"
-        return [sys.executable, "-c",
-                f"import sys; from {module} import run; sys.exit(run(sys.argv[1:], "
-                f"prog={self.program!r}))", *args]
+        code = (f"import sys; from {module} import run; "
+                f"sys.exit(run(sys.argv[1:], prog={self.program!r}))")
+        return [sys.executable, "-c", code, *args]
 
     def __call__(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None,
                  cwd: str | None = None) -> subprocess.CompletedProcess[str]:
         full_env = self.bus.env(**(self.dirs.env() if self.dirs else {}))
         full_env.update(env or {})
         return subprocess.run(self.argv(*args), env=full_env, capture_output=True, text=True,
-                              timeout=timeout, cwd=cwd)
+                              timeout=timeout, cwd=cwd, check=False)

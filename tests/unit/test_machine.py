@@ -11,7 +11,10 @@ from pycertmonger.model import State
 S = State
 
 
-def run(path: list[tuple[State, Outcome]], facts: Facts = Facts()) -> list[State]:
+NO_FACTS = Facts()
+
+
+def run(path: list[tuple[State, Outcome]], facts: Facts = NO_FACTS) -> list[State]:
     """States visited (passing ones included) walking a list of (state, outcome)."""
     seen = []
     for state, outcome in path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from pycertmonger import schedule
@@ -12,10 +13,11 @@ NOW = 1_800_000_000
 
 
 def check(**kw):
-    args = dict(now=NOW, not_before=NOW - 300 * DAY, not_after=NOW + 65 * DAY,
-                last_notify_check=0, last_enroll_check=0, notify_ttls=DEFAULT_TTLS,
-                enroll_ttls=DEFAULT_TTLS, monitor=True, autorenew=True, key_issued_count=1,
-                max_key_use_count=0, key_generated_date=NOW - 300 * DAY, max_key_lifetime=0)
+    args = {"now": NOW, "not_before": NOW - 300 * DAY, "not_after": NOW + 65 * DAY,
+            "last_notify_check": 0, "last_enroll_check": 0, "notify_ttls": DEFAULT_TTLS,
+            "enroll_ttls": DEFAULT_TTLS, "monitor": True, "autorenew": True,
+            "key_issued_count": 1, "max_key_use_count": 0,
+            "key_generated_date": NOW - 300 * DAY, "max_key_lifetime": 0}
     args.update(kw)
     return schedule.check_expiry(**args)
 
@@ -87,7 +89,7 @@ def test_unreachable_retries_back_off_exponentially_up_to_six_hours() -> None:
     delays = [schedule.unreachable_delay(retries=n, helper_delay=None, rng=rng)
               for n in range(12)]
     assert 54 <= delays[0] <= 66
-    assert all(b > a for a, b in zip(delays[:7], delays[1:8]))
+    assert all(b > a for a, b in itertools.pairwise(delays[:8]))
     assert max(delays) <= 6 * 3600 * 1.1
 
 

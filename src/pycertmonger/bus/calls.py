@@ -8,7 +8,7 @@ found") and its two-or-four-string storage-info answers are reproduced.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,10 @@ class Reply:
 
     signature: str = ""
     body: list[Any] = field(default_factory=list)
+    # When set, the reply is sent only once this completes (e.g. the record is on disk);
+    # if it raises, an error is sent instead and `undo` is called.
+    wait: Awaitable[Any] | None = None
+    undo: Callable[[], None] | None = None
 
 
 EMPTY = Reply()

@@ -8,6 +8,7 @@ their nickname changes, so the D-Bus layer can map object paths to them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from ..config import Config
@@ -49,8 +50,11 @@ class EngineAPI(Protocol):
     def ca_by_nickname(self, nickname: str) -> CA | None:
         """Exact (case-sensitive) lookup."""
 
-    def add_request(self, request: Request) -> None:
+    def add_request(self, request: Request) -> Awaitable[None] | None:
         """Store a validated new request (NEWLY_ADDED) and start working on it.
+
+        May return an awaitable that completes once the request is durably stored; the
+        D-Bus layer then replies only after it (and replies with an error if it fails).
 
         Raises `errors.DuplicateError` when the nickname or a storage location is taken
         (checked again here, so two racing calls cannot both win).

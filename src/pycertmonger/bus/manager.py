@@ -39,11 +39,15 @@ def add_request(ctx: Context, call: Call) -> Reply:
                                              lookup=ctx, config=ctx.config)
     path = ctx.registry.request_path(request)
     try:
-        ctx.engine.add_request(request)
+        durable = ctx.engine.add_request(request)
     except Exception:
         ctx.registry.requests.forget(request)
         raise
-    return reply("bo", True, path)
+    out = reply("bo", True, path)
+    if durable is not None:
+        out.wait = durable
+        out.undo = lambda: ctx.registry.requests.forget(request)
+    return out
 
 
 def find_ca_by_nickname(ctx: Context, call: Call) -> Reply:

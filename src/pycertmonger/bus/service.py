@@ -113,6 +113,12 @@ class CertmongerService:
     def _answer(self, msg: Message, call: Call) -> Message | bool:
         try:
             result = self.dispatcher.dispatch(call)
+            if result.wait is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._answer_when_done(msg, call, result))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+                return True
             out = Message.new_method_return(msg, result.signature, result.body)
         except CertmongerError as err:
             out = _error_reply(msg, err)
@@ -122,6 +128,20 @@ class CertmongerService:
         if msg.flags & MessageFlag.NO_REPLY_EXPECTED:
             return True
         return out
+
+    async def _answer_when_done(self, msg: Message, call: Call, result: Any) -> None:
+        try:
+            await result.wait
+            out = Message.new_method_return(msg, result.signature, result.body)
+        except CertmongerError as err:
+            out = _error_reply(msg, err)
+        except Exception:
+            log.exception("Cannot complete %s.%s on %s", call.interface, call.member, call.path)
+            if result.undo is not None:
+                result.undo()
+            out = _error_reply(msg, InternalError())
+        if not msg.flags & MessageFlag.NO_REPLY_EXPECTED:
+            self._send(out)
 
     async def _answer_later(self, msg: Message, call: Call) -> None:
         try:

@@ -34,8 +34,7 @@ def parse_lines(text: str) -> list[tuple[str, str]]:
     """The (key, value) pairs of a record, continuation lines joined with newlines."""
     pairs: list[tuple[str, str]] = []
     for line in text.split("\n"):
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.removesuffix("\r")
         if line.startswith(" "):
             if pairs:
                 key, value = pairs[-1]
@@ -203,7 +202,7 @@ def loads(cls: type[T], text: str) -> T:
             obj.extra[key] = value
             continue
         if f.name == "state":
-            setattr(obj, "state", State.parse(value))
+            obj.state = State.parse(value)
         else:
             setattr(obj, f.name, decode_value(f.metadata["kind"], value))
     return obj
