@@ -49,6 +49,8 @@ class CertmongerService:
         self.engine = engine
         self.bus = bus
         self._announced: dict[str, dict[str, Any]] = {}  # path -> last values signalled
+        self._pending_changes: dict[str, tuple[Any, str, set[str]]] = {}
+        self._flush_scheduled = False
         self.registry = ObjectRegistry(on_number=self._remember_state,
                                        on_forget=self._forget_path)
         self.ctx = Context(engine, self.registry, extensions=extensions)
@@ -206,13 +208,15 @@ class CertmongerService:
         self._emit_changes(ca, path, CA_INTERFACE, fields)
 
     def saved_certificate(self, request: Request) -> None:
-        """Emit SavedCertificate on the request."""
+        """Emit SavedCertificate on the request (after its pending property changes)."""
         path = self.registry.requests.known_path(request)
         if path is not None:
+            self._flush_path(path)
             self._send(Message.new_signal(path, REQUEST, "SavedCertificate"))
 
     def _forget_path(self, path: str) -> None:
         self._announced.pop(path, None)
+        self._pending_changes.pop(path, None)
 
     def _remember_state(self, path: str, obj: Request | CA) -> None:
         # certmonger announces only what differs from the record before the change.  The
@@ -223,8 +227,35 @@ class CertmongerService:
 
     def _emit_changes(self, obj: Request | CA, path: str, interface: str,
                       fields: set[str]) -> None:
+        """Queue a change; changes to one object within one turn of the event loop go
+        out as one PropertiesChanged carrying the latest values.
+
+        A request often passes several states without yielding (HAVE_KEY_PAIR,
+        NEED_KEYINFO, READING_KEYINFO, HAVE_KEYINFO, NEED_CSR...): announcing each on
+        its own costs a message per state for no reader's benefit, since a reader only
+        ever acts on the latest value.
+        """
         if self._closed:
             return
+        pending = self._pending_changes.get(path)
+        if pending is None:
+            self._pending_changes[path] = (obj, interface, set(fields))
+        else:
+            pending[2].update(fields)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        self._flush_scheduled = False
+        for path in list(self._pending_changes):
+            self._flush_path(path)
+
+    def _flush_path(self, path: str) -> None:
+        pending = self._pending_changes.pop(path, None)
+        if pending is None or self._closed:
+            return
+        obj, interface, fields = pending
         seen = self._announced.setdefault(path, {})
         changed: dict[str, Variant] = {}
         for prop in props.affected(obj, fields):
