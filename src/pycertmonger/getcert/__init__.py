@@ -1,0 +1,1 @@
+"""getcert: the command-line client of the certmonger D-Bus API."""
