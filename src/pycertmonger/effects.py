@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 LOCAL_SUBMIT_NAMES = {"local-submit", "pycertmonger-local-submit"}
 IPA_SUBMIT_NAMES = {"ipa-submit", "pycertmonger-ipa-submit"}
 
+# The CA fields FETCH-ROOTS fills.
+_CA_CERT_FIELDS = {"root_certs", "other_root_certs", "other_certs"}
+
 _KIND_TO_OUTCOME = {
     OutcomeKind.ISSUED: Outcome.ISSUED,
     OutcomeKind.WAIT: Outcome.WAIT,
@@ -175,11 +178,11 @@ class Effects:
         except ValueError:
             argv = []
         program = os.path.basename(argv[0]) if argv else ""
+        directory = None
         if program in LOCAL_SUBMIT_NAMES:
+            directory = local_submit_directory(argv[1:], str(engine.paths.local_ca_dir))
+        if directory is not None:
             from .cas.local import LocalBackend
-            directory = str(engine.paths.local_ca_dir)
-            if "-d" in argv[1:-1]:
-                directory = argv[argv.index("-d") + 1]
             return LocalBackend(directory, validity=engine.config.local_validity,
                                 clock=engine.clock.time)
         if program in IPA_SUBMIT_NAMES:
@@ -190,8 +193,10 @@ class Effects:
             else:
                 return IPABackend.from_command(argv, env=dict(engine.environ))
         from .cas.helper import ExternalHelperBackend
+        from .cas.scep_messages import decrypt_submission_envelope
         return ExternalHelperBackend(ca.external_helper, ca.nickname,
-                                     daemon_env=self.daemon_env())
+                                     daemon_env=self.daemon_env(),
+                                     decrypt=decrypt_submission_envelope)
 
     def _next_selfsign_serial(self, ca: CA) -> int:
         try:
@@ -366,6 +371,7 @@ class Effects:
         template = CsrTemplate(
             nickname=request.cert_nickname or request.key_nickname or request.nickname,
             subject=request.template_subject or "CN=localhost",
+            subject_nss_order=request.key_storage_type == "NSSDB",
             hostnames=list(request.template_hostname), emails=list(request.template_email),
             principals=list(request.template_principal),
             ip_addresses=list(request.template_ipaddress), ku=request.template_ku,
@@ -381,11 +387,17 @@ class Effects:
         try:
             csr: str = await self._thread(build_csr, key.pem, template, digest)
             spkac: str = await self._thread(build_spkac, key.pem, challenge)
+            # certmonger also makes the SCEP transaction ID and minicert with each CSR.
+            from .cas.scep_messages import fields_for_new_csr
+            scep: dict[str, str] = await self._thread(
+                fields_for_new_csr, key.pem, csr, self.engine.clock.time(), digest)
         except ValueError as exc:
             request.ca_error = f"Error building the signing request: {exc}"
             return ActionResult(Outcome.FAILED, {"ca_error"})
         request.csr, request.spkac = csr, spkac
-        return ActionResult(Outcome.OK, {"csr", "spkac"})
+        for name, value in scep.items():
+            setattr(request, name, value)
+        return ActionResult(Outcome.OK, {"csr", "spkac", *scep})
 
     # -- submission --------------------------------------------------------------------
 
@@ -410,7 +422,9 @@ class Effects:
             issuer=request.template_issuer, cookie=request.ca_cookie,
             certificate=request.cert, challenge_password=self._challenge_password(request),
             key_pem=key.pem if key else b"", nickname=request.nickname)
+        from .cas.scep_messages import prepare_scep_submission
         changed = {"ca_cookie", "ca_error"}
+        changed |= await prepare_scep_submission(self, request, ca, submission)
         if not submission.cookie:
             if request.key_next_marker:
                 request.key_next_requested_count += 1
@@ -433,14 +447,18 @@ class Effects:
         else:
             request.retry_count = 0
         changed.add("retry_count")
+        # certmonger stamps the submission time whenever the CA has answered, whatever
+        # the answer (iterate.c, CM_SUBMITTING), so a waiting or rejected request has a
+        # submitted-date too.
+        request.submitted = int(self.engine.clock.time())
+        changed.add("submitted")
         if out.kind is OutcomeKind.ISSUED:
             request.cert = out.cert
             request.cert_chain = list(out.chain)
             request.cert_roots = list(out.roots)
             request.ca_cookie = ""
             request.ca_error = ""
-            request.submitted = int(self.engine.clock.time())
-            changed |= {"cert", "cert_chain", "cert_roots", "submitted"}
+            changed |= {"cert", "cert_chain", "cert_roots"}
         elif out.kind is OutcomeKind.WAIT:
             request.ca_cookie = out.cookie
             request.ca_error = ""
@@ -751,7 +769,8 @@ class Effects:
         results: list[CADataOutcome] = await asyncio.gather(
             *(backend.fetch_data(op) for op in ops), return_exceptions=False)
         changed: set[str] = set()
-        retry: int | None = None
+        retries: list[int] = []
+        errors: list[str] = []
 
         def put(attr: str, value: Any) -> None:
             if getattr(ca, attr) != value:
@@ -769,12 +788,13 @@ class Effects:
                     put("encryption_cert_pool", "")
                 continue
             if res.kind in (OutcomeKind.UNREACHABLE, OutcomeKind.UNCONFIGURED):
-                retry = schedule.CADATA_POLL
-                ca.ca_error = res.error
+                # certmonger tries a phase whose CA was unreachable again after 6 h.
+                retries.append(schedule.CADATA_POLL)
+                errors.append(res.error)
                 continue
             if res.kind is OutcomeKind.WAIT:
-                retry = min(retry or res.delay or schedule.CADATA_POLL,
-                            res.delay or schedule.CADATA_POLL)
+                # Exit 1 or 5: again after the delay the helper gave, else after 6 h.
+                retries.append(res.delay or schedule.CADATA_POLL)
                 continue
             if res.kind is not OutcomeKind.ISSUED:
                 continue
@@ -800,15 +820,21 @@ class Effects:
                 put("encryption_cert", pems[0] if pems else "")
                 put("encryption_issuer_cert", pems[1] if len(pems) > 1 else "")
                 put("encryption_cert_pool", "".join(pems[2:]))
+        # Why the data could not be had; cleared by a refresh that reached the CA.
+        put("ca_error", next((e for e in errors if e), "CA unreachable") if errors else "")
         if not any(c is ca for c in engine.cas()):
             return None
         if changed:
             await engine.persist_ca(ca)
             engine.announce_ca(ca, changed)
-        if changed & {"root_certs", "other_root_certs", "other_certs"}:
+        if changed & _CA_CERT_FIELDS:
             await self._save_ca_data_bundles(ca)
-        if retry is not None:
-            return retry
+        if changed - _CA_CERT_FIELDS - {"ca_error"}:
+            # certmonger restarts the requests of a CA whose other data changed, so that
+            # requests waiting on it try again (after `modify-ca -e`, say).
+            engine.restart_requests_of(ca)
+        if retries:
+            return min(retries)
         return _cert_refresh_delay(ca, int(engine.clock.time()))
 
     async def _save_ca_data_bundles(self, ca: CA) -> None:
@@ -839,6 +865,34 @@ class Effects:
             await self.write_bundles(files, dbs)
         except (OSError, KeyStoreError) as exc:
             log.warning("Saving CA certificates of %s failed: %s", ca.nickname, exc)
+
+
+def local_submit_directory(args: list[str], default: str) -> str | None:
+    """The CA directory a `local-submit` command line names, or None if it says more.
+
+    `args` follow the program name.  local-submit takes `-d DIR`, `-dDIR`, `-d=DIR`,
+    `--ca-data-directory DIR` or `--ca-data-directory=DIR` (the last one given wins) and
+    `-v`; anything else (a CSR file, an option we do not know) means the line is run as
+    the program it names rather than answered in process.
+    """
+    directory = default
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-v", "--verbose"):
+            continue
+        if arg in ("-d", "--ca-data-directory"):
+            if not rest:
+                return None
+            directory = rest.pop(0)
+        elif arg.startswith("--ca-data-directory="):
+            directory = arg.partition("=")[2]
+        elif arg.startswith("-d"):
+            # popt reads "-dDIR" and "-d=DIR" alike.
+            directory = arg[3:] if arg.startswith("-d=") else arg[2:]
+        else:
+            return None
+    return directory or None
 
 
 def cert_spki_hex(cert_pem: str) -> str:
@@ -872,10 +926,16 @@ def _split_pems(text: str) -> list[str]:
 
 
 def _cert_refresh_delay(ca: CA, now: int) -> int | None:
-    """Half the time to the earliest expiry among the CA's certificates (certmonger)."""
+    """Half the time to the earliest expiry among the CA's certificates (certmonger).
+
+    The SCEP RA and CA certificates count too; None when nothing expires in the future.
+    """
     from .crypto.certinfo import read_cert_info
     expiries = []
-    for _, pem in list(ca.root_certs) + list(ca.other_root_certs) + list(ca.other_certs):
+    pems = [pem for _, pem in list(ca.root_certs) + list(ca.other_root_certs)
+            + list(ca.other_certs)]
+    pems += [pem for pem in (ca.encryption_cert, ca.encryption_issuer_cert) if pem]
+    for pem in pems:
         try:
             expiries.append(read_cert_info(pem).cert_not_after)
         except ValueError:

@@ -504,3 +504,15 @@ class Engine:
     def requests_using(self, ca: CA) -> list[Request]:
         """The requests whose CA is `ca`."""
         return [r for r in self._requests if r.ca_name == ca.nickname]
+
+    def restart_requests_of(self, ca: CA) -> None:
+        """Start the requests that rest waiting on `ca` again (its data changed).
+
+        certmonger restarts every request of a CA whose data changed; only those resting
+        in a state a restart changes (CA_UNREACHABLE, CA_UNCONFIGURED, CA_WORKING, NEED_CA,
+        ...) notice, so the others, and requests being worked on, are left alone.
+        """
+        for request in self.requests_using(ca):
+            if id(request) in self._tasks or machine.reset(request.state) is request.state:
+                continue
+            self._restart(request, {})

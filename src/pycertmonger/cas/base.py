@@ -61,6 +61,9 @@ class Submission:
     challenge_password: str = ""
     scep: dict[str, str] = field(default_factory=dict)  # CERTMONGER_SCEP_* / PKCSREQ* values
     key_pem: bytes = b""  # the request's private key, for back-ends that must sign (SelfSign)
+    # Other keys (PEM) an enveloped answer may be sealed to: the current key while a new
+    # one is tried (SCEP answers to whichever key signed the request).
+    envelope_keys: list[bytes] = field(default_factory=list)
     nickname: str = ""  # the request's nickname
 
 

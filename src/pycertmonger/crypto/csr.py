@@ -82,6 +82,10 @@ class CsrTemplate:
 
     nickname: str = ""  # goes into the friendlyName attribute
     subject: str = ""  # `-N` syntax; empty means CN=localhost, as certmonger
+    # certmonger parses the subject of a key kept in an NSS database with NSS, which
+    # reads RFC 4514 order (the last RDN written comes first in the name), and that of
+    # a key in a file with its own OpenSSL parser (RDNs in the order written).
+    subject_nss_order: bool = False
     hostnames: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     principals: list[str] = field(default_factory=list)
@@ -251,6 +255,8 @@ def build_csr(key_pem: bytes, template: CsrTemplate, digest: str = "sha256") -> 
     subject = names.parse_subject(template.subject or names.DEFAULT_SUBJECT)
     if not list(subject):
         subject = names.parse_subject(names.DEFAULT_SUBJECT)
+    if template.subject_nss_order:
+        subject = x509.Name(list(reversed(subject.rdns)))
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     for ext, critical in build_extensions(template, key):
         builder = builder.add_extension(ext, critical=critical)
