@@ -72,6 +72,16 @@ CERT_INFO_FIELDS = {"cert", "cert_issuer_der", "cert_issuer", "cert_serial", "ce
                     "cert_no_ocsp_check"}
 
 
+# The actions that only send a notification, and which one.
+_NOTIFICATIONS = {
+    Action.NOTIFY_ISSUED: notify.NotifyEvent.ISSUED_SAVED,
+    Action.NOTIFY_REJECTED: notify.NotifyEvent.REJECTED,
+    Action.NOTIFY_SAVE_FAILED: notify.NotifyEvent.ISSUED_NOT_SAVED,
+    Action.NOTIFY_CA_SAVE_FAILED: notify.NotifyEvent.ISSUED_CA_NOT_SAVED,
+    Action.NOTIFY_ONLY_CA_SAVE_FAILED: notify.NotifyEvent.CA_NOT_SAVED,
+}
+
+
 @dataclass
 class ActionResult:
     """What one action came to."""
@@ -212,12 +222,15 @@ class Effects:
 
     async def run(self, action: Action, request: Request) -> ActionResult:
         """Do `action` for `request`."""
-        handler = getattr(self, "_" + action.name.lower())
         from .machine import WORKING
         if action not in (Action.PRE_SAVE, Action.POST_SAVE):
             for state in WORKING[action]:
                 self.engine.set_state(request, state)
-        return await handler(request)
+        event = _NOTIFICATIONS.get(action)
+        if event is not None:
+            await self._notify(request, event)
+            return ActionResult(Outcome.OK)
+        return await getattr(self, "_" + action.name.lower())(request)
 
     # -- keys --------------------------------------------------------------------------
 
@@ -687,26 +700,6 @@ class Effects:
             await notify.notify(method, destination, message, self.helper_env())
         except Exception:
             log.exception("Notification for %s failed", request.nickname)
-
-    async def _notify_issued(self, request: Request) -> ActionResult:
-        await self._notify(request, notify.NotifyEvent.ISSUED_SAVED)
-        return ActionResult(Outcome.OK)
-
-    async def _notify_rejected(self, request: Request) -> ActionResult:
-        await self._notify(request, notify.NotifyEvent.REJECTED)
-        return ActionResult(Outcome.OK)
-
-    async def _notify_save_failed(self, request: Request) -> ActionResult:
-        await self._notify(request, notify.NotifyEvent.ISSUED_NOT_SAVED)
-        return ActionResult(Outcome.OK)
-
-    async def _notify_ca_save_failed(self, request: Request) -> ActionResult:
-        await self._notify(request, notify.NotifyEvent.ISSUED_CA_NOT_SAVED)
-        return ActionResult(Outcome.OK)
-
-    async def _notify_only_ca_save_failed(self, request: Request) -> ActionResult:
-        await self._notify(request, notify.NotifyEvent.CA_NOT_SAVED)
-        return ActionResult(Outcome.OK)
 
     # -- monitoring --------------------------------------------------------------------
 
