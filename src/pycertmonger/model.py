@@ -240,7 +240,8 @@ class Request:
     cert_ipaddress: list[str] = _f("cert_ipaddress", Kind.B64LIST)
     cert_ku: str = _f("cert_ku", Kind.STR)
     cert_eku: list[str] = _f("cert_eku", Kind.LIST)
-    cert_is_ca: bool = _f("cert_is_ca", Kind.BOOL, with_cert=True)
+    # certmonger writes these two flags into every record, with a certificate or not.
+    cert_is_ca: bool = _f("cert_is_ca", Kind.BOOL, always=True)
     cert_ca_path_length: int = _f("cert_ca_path_length", Kind.INT, -1, with_cert=True)
     cert_crldp: list[str] = _f("cert_crldp", Kind.LIST)
     cert_freshest_crl: list[str] = _f("cert_freshest_crl", Kind.LIST)
@@ -248,7 +249,7 @@ class Request:
     cert_ns_comment: str = _f("cert_ns_comment", Kind.STR)
     cert_ns_certtype: str = _f("cert_ns_certtype", Kind.STR)
     cert_profile: str = _f("cert_profile", Kind.STR)
-    cert_no_ocsp_check: bool = _f("cert_no_ocsp_check", Kind.BOOL, with_cert=True)
+    cert_no_ocsp_check: bool = _f("cert_no_ocsp_check", Kind.BOOL, always=True)
     last_need_notify_check: int = _f("last_need_notify_check", Kind.TIME, always=True)
     last_need_enroll_check: int = _f("last_need_enroll_check", Kind.TIME, always=True)
     template_subject: str = _f("template_subject", Kind.STR)

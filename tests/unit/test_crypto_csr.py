@@ -69,6 +69,18 @@ def test_subject_and_attributes_match_the_stock_csr(name: str, rsa_pem: bytes) -
         stock.attributes.get_attribute_for_oid(friendly).value
 
 
+def test_a_subject_is_built_in_the_order_written(ec_pem: bytes) -> None:
+    request = csr.load_csr(csr.build_csr(ec_pem, csr.CsrTemplate(subject="CN=a,O=b")))
+    assert request.subject.rfc4514_string() == "O=b,CN=a"  # RFC 4514 lists the last RDN first
+
+
+def test_a_subject_in_nss_order_is_built_last_rdn_first(ec_pem: bytes) -> None:
+    # certmonger parses a subject for an NSS database key with NSS (RFC 4514 order).
+    template = csr.CsrTemplate(subject="CN=a,O=b", subject_nss_order=True)
+    request = csr.load_csr(csr.build_csr(ec_pem, template))
+    assert request.subject.rfc4514_string() == "CN=a,O=b"
+
+
 def test_csr_is_pem_with_a_trailing_newline_and_a_valid_signature(rsa_pem: bytes) -> None:
     pem = csr.build_csr(rsa_pem, csr.CsrTemplate(subject="CN=a"))
     assert pem.startswith("-----BEGIN CERTIFICATE REQUEST-----\n")

@@ -40,6 +40,28 @@ def test_stock_request_fields_are_decoded_into_the_model() -> None:
     assert req.post_certsave_command == "/bin/true post"
 
 
+def test_a_stock_csr_reads_as_pem_ending_in_a_newline() -> None:
+    req = record.loads(Request, (STOCK / "requests" / "ss1").read_text())
+    assert req.csr.startswith("-----BEGIN CERTIFICATE REQUEST-----\n")
+    assert req.csr.endswith("-----END CERTIFICATE REQUEST-----\n")
+
+
+def test_a_csr_ending_in_a_newline_is_written_as_certmonger_writes_it() -> None:
+    req = Request(nickname="x", csr="-----BEGIN CERTIFICATE REQUEST-----\nAA==\n"
+                                    "-----END CERTIFICATE REQUEST-----\n")
+    text = record.dumps(req)
+    assert ("csr=-----BEGIN CERTIFICATE REQUEST-----\n AA==\n"
+            " -----END CERTIFICATE REQUEST-----\n") in text
+    assert "-----END CERTIFICATE REQUEST-----\n \n" not in text  # no empty line
+    assert record.loads(Request, record.dumps(req)).csr == req.csr
+
+
+def test_a_request_without_a_certificate_keeps_the_flags_certmonger_always_writes() -> None:
+    text = record.dumps(Request(nickname="x"))
+    assert "\ncert_is_ca=0\n" in text
+    assert "\ncert_no_ocsp_check=0\n" in text
+
+
 def test_ca_root_certificates_are_nickname_and_pem_pairs() -> None:
     ca = record.loads(CA, (STOCK / "cas" / "local").read_text())
     assert [nick for nick, _ in ca.root_certs] == ["Local Signing Authority"]

@@ -26,6 +26,13 @@ T = TypeVar("T", Request, CA)
 
 UNSET_TIME = "19700101000000"
 
+# certmonger holds a CSR as PEM text ending in a newline and writes that newline as the
+# end of the record's last line, so `csr=...` has no empty continuation line, while
+# `parse_lines` gives a multi-line value without its final newline. These keys get the
+# newline back when read and lose it when written: the value is certmonger's (and what
+# our CSR builder makes), and the record bytes stay certmonger's.
+_NEWLINE_ENDED_KEYS = frozenset({"csr"})
+
 
 # -- line syntax -------------------------------------------------------------------------
 
@@ -201,6 +208,8 @@ def loads(cls: type[T], text: str) -> T:
         if f is None:
             obj.extra[key] = value
             continue
+        if key in _NEWLINE_ENDED_KEYS and "\n" in value:
+            value += "\n"
         if f.name == "state":
             obj.state = State.parse(value)
         else:
@@ -219,6 +228,8 @@ def dumps(obj: Request | CA) -> str:
             continue
         kind = f.metadata["kind"]
         text = str(value) if f.name == "state" else encode_value(kind, value)
+        if f.metadata["key"] in _NEWLINE_ENDED_KEYS:
+            text = text.removesuffix("\n")
         out.append(format_pair(f.metadata["key"], text))
     for key, value in obj.extra.items():
         out.append(format_pair(key, value))
