@@ -18,10 +18,13 @@ class Clock:
         delay = when - self.time()
         if delay <= 0:
             return
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives
+        # as the event fires, and then stop() waits for the next wake-up.
+        waiter = asyncio.ensure_future(wake.wait())
         try:
-            await asyncio.wait_for(wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+            await asyncio.wait([waiter], timeout=delay)
+        finally:
+            waiter.cancel()
 
 
 class FakeClock(Clock):

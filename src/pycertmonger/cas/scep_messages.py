@@ -7,15 +7,11 @@ that the daemon opens with the request's key.  From top to bottom:
 
 * choices: the content cipher and digest a CA's GetCACaps list calls for;
 * what certmonger keeps per CSR: the transaction ID and the self-signed "minicert";
-* PKCS#7 EnvelopedData: sealing to the RA certificate, opening with a request key;
-* PKCS#7 SignedData pkiMessages with the SCEP authenticated attributes (§3.2.1.2),
-  built and read back;
+* pkiMessages: SignedData with the SCEP authenticated attributes (§3.2.1.2), made and
+  read back (the PKCS#7 layer is `scep_pkcs7`);
 * the message set certmonger stores (`scep_req`, `scep_gic` and their `_next` variants);
 * the engine's hooks: `build_scep_messages`, `prepare_scep_submission` and
   `decrypt_submission_envelope`.
-
-`cryptography` signs and encrypts; the PKCS#7 structures are written by hand, because
-its PKCS#7 builders take neither custom authenticated attributes nor DES.
 """
 
 from __future__ import annotations
@@ -25,20 +21,17 @@ import base64
 import binascii
 import hashlib
 import logging
-import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
 from ..crypto import der
 from ..crypto.keys import load_private_key, pem_armor, spki_der
@@ -46,27 +39,38 @@ from ..keystores.base import KeyStoreError, KeyStorePinError, KeyStoreTokenError
 from ..machine import Outcome
 from ..model import CA, Request
 from .base import Submission
-
-try:  # cryptography >= 43 keeps DES and triple DES among its "decrepit" algorithms
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
+from .scep_pkcs7 import (
+    CIPHERS,
+    DIGESTS,
+    ContentCipher,
+    Digest,
+    SCEPMessageError,
+    attribute,
+    cert_parts,
+    csr_parts,
+    decrypt_envelope,
+    encode_time,
+    envelope,
+    pem_to_der,
+    read_signed,
+    rsa_public_key,
+    sign_data,
+)
 
 if TYPE_CHECKING:
     from ..effects import ActionResult, Effects
 
+__all__ = [
+    "CIPHERS", "DIGESTS", "ContentCipher", "Digest", "MessageInputs", "MessageSet",
+    "PkiMessage", "SCEPMessageError", "build_message_set", "build_minicert",
+    "build_scep_messages", "choose_cipher", "choose_digest", "decrypt_submission_envelope",
+    "fields_for_new_csr", "issuer_and_subject", "make_message_fields", "mark_messages_sent",
+    "pkcs7_pem", "prepare_scep_submission", "read_pki_message", "scep_variables",
+    "sign_pki_message", "transaction_id",
+]
+
 log = logging.getLogger(__name__)
 
-# --- object identifiers ---------------------------------------------------------------
-
-OID_DATA = "1.2.840.113549.1.7.1"
-OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
-OID_ENVELOPED_DATA = "1.2.840.113549.1.7.3"
-OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
-OID_RSAES_OAEP = "1.2.840.113549.1.1.7"
-OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
-OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 # RFC 8894 §3.2.1.2: the SCEP authenticated attributes, under VeriSign's arc.
 OID_MESSAGE_TYPE = "2.16.840.1.113733.1.9.2"
 OID_PKI_STATUS = "2.16.840.1.113733.1.9.3"
@@ -77,11 +81,8 @@ OID_TRANSACTION_ID = "2.16.840.1.113733.1.9.7"
 
 # RFC 8894 §3.2.1.2 messageType values.
 MESSAGE_CERT_REP = "3"
-MESSAGE_RENEWAL_REQ = "17"
 MESSAGE_PKCS_REQ = "19"
 MESSAGE_CERT_POLL = "20"  # certmonger's GetCertInitial
-MESSAGE_GET_CERT = "21"
-MESSAGE_GET_CRL = "22"
 
 # RFC 8894 §3.2.1.3 pkiStatus and §3.2.1.4 failInfo values.
 STATUS_SUCCESS = "0"
@@ -93,40 +94,8 @@ FAIL_INFO_NAMES = {"0": "badAlg", "1": "badMessageCheck", "2": "badRequest",
 NONCE_SIZE = 16  # certmonger's sender nonces are 16 random bytes
 
 
-class SCEPMessageError(ValueError):
-    """A pkiMessage or envelope could not be built, read, verified or opened."""
-
-
 # --- algorithm choices ----------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class ContentCipher:
-    """A content-encryption algorithm for EnvelopedData (always in CBC mode)."""
-
-    name: str  # certmonger's name, as in a CA's `scep_cipher`
-    oid: str
-    key_size: int  # bytes
-    block_size: int  # bytes; also the IV length
-
-    def algorithm(self, key: bytes) -> CipherAlgorithm:
-        """The `cryptography` block cipher for a content-encryption key."""
-        if self.name.startswith("AES"):
-            return algorithms.AES(key)
-        # Single DES is triple DES with K1 = K2 = K3.
-        return TripleDES(key * 3 if len(key) == 8 else key)
-
-
-CIPHERS = {
-    c.name: c for c in (
-        ContentCipher("AES256", "2.16.840.1.101.3.4.1.42", 32, 16),
-        ContentCipher("AES192", "2.16.840.1.101.3.4.1.22", 24, 16),
-        ContentCipher("AES128", "2.16.840.1.101.3.4.1.2", 16, 16),
-        ContentCipher("DES3", "1.2.840.113549.3.7", 24, 8),
-        ContentCipher("DES", "1.3.14.3.2.7", 8, 8),
-    )
-}
-_CIPHERS_BY_OID = {c.oid: c for c in CIPHERS.values()}
 # Capability (or override) spellings, normalised, to cipher names.  certmonger takes the
 # bare "AES" capability to mean AES-256 (RFC 8894 §3.5.2 only promises AES-128 with it,
 # and every server that offers it does AES-256 as well).
@@ -135,28 +104,6 @@ _CIPHER_ALIASES = {"AES256": "AES256", "AES192": "AES192", "AES128": "AES128",
                    "TRIPLEDES": "DES3", "DES": "DES"}
 _CIPHER_PREFERENCE = ("AES256", "AES192", "AES128", "DES3", "DES")
 DEFAULT_CIPHER = "AES256"
-
-
-@dataclass(frozen=True)
-class Digest:
-    """A message digest for the pkiMessage signature."""
-
-    name: str  # certmonger's name, as in a CA's `scep_digest`
-    oid: str
-    hash: Callable[[], hashes.HashAlgorithm]
-
-
-DIGESTS = {
-    d.name: d for d in (
-        Digest("SHA512", "2.16.840.1.101.3.4.2.3", hashes.SHA512),
-        Digest("SHA384", "2.16.840.1.101.3.4.2.2", hashes.SHA384),
-        Digest("SHA256", "2.16.840.1.101.3.4.2.1", hashes.SHA256),
-        Digest("SHA224", "2.16.840.1.101.3.4.2.4", hashes.SHA224),
-        Digest("SHA1", "1.3.14.3.2.26", hashes.SHA1),
-        Digest("MD5", "1.2.840.113549.2.5", hashes.MD5),
-    )
-}
-_DIGESTS_BY_OID = {d.oid: d for d in DIGESTS.values()}
 _DIGEST_PREFERENCE = ("SHA512", "SHA384", "SHA256", "SHA1", "MD5")
 DEFAULT_DIGEST = "SHA256"
 
@@ -202,121 +149,6 @@ def choose_digest(capabilities: Iterable[str], override: str = "") -> Digest:
     return DIGESTS[DEFAULT_DIGEST]
 
 
-# --- reading DER and BER --------------------------------------------------------------
-
-
-def _element(data: bytes, pos: int = 0) -> tuple[int, bytes, int]:
-    """The element at `pos`: (tag, content, end).
-
-    Like `der.read`, but BER's indefinite lengths are read too: some SCEP servers send
-    them, and RFC 8894 messages are BER.
-    """
-    if pos + 2 > len(data):
-        raise SCEPMessageError("truncated element")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise SCEPMessageError("high tag numbers are not supported")
-    if data[pos + 1] != 0x80:
-        try:
-            return der.read(data, pos)
-        except der.DERError as exc:
-            raise SCEPMessageError(str(exc)) from exc
-    start = end = pos + 2
-    while data[end:end + 2] != b"\x00\x00":
-        if end >= len(data):
-            raise SCEPMessageError("unterminated indefinite-length element")
-        _, _, end = _element(data, end)
-    return tag, data[start:end], end + 2
-
-
-def _children(content: bytes) -> list[tuple[int, bytes, bytes]]:
-    """(tag, content, whole encoding) of each element inside a constructed element."""
-    out = []
-    pos = 0
-    while pos < len(content):
-        tag, inner, end = _element(content, pos)
-        out.append((tag, inner, content[pos:end]))
-        pos = end
-    return out
-
-
-def _one(data: bytes, tag: int) -> bytes:
-    """The content of `data`, which must be one element tagged `tag`."""
-    found, content, end = _element(data)
-    if found != tag or data[end:].strip(b"\x00"):
-        raise SCEPMessageError(f"expected one element tagged {tag:#x}")
-    return content
-
-
-def _octets(tag: int, content: bytes) -> bytes:
-    """An OCTET STRING's value, whether primitive or (BER) constructed of chunks."""
-    if tag & 0x20:
-        return b"".join(_octets(t, c) for t, c, _ in _children(content))
-    return content
-
-
-def _oid(content: bytes) -> str:
-    try:
-        return der.decode_oid(content)
-    except der.DERError as exc:
-        raise SCEPMessageError(str(exc)) from exc
-
-
-@dataclass(frozen=True)
-class _CertParts:
-    """The raw pieces of a certificate that PKCS#7 structures quote."""
-
-    serial: bytes  # the whole INTEGER element
-    issuer: bytes  # the whole Name element
-    subject: bytes
-    spki: bytes
-
-
-def _cert_parts(cert_der: bytes) -> _CertParts:
-    """Issuer, serial, subject and key of a certificate, exactly as encoded in it."""
-    try:
-        tbs = _children(_one(cert_der, der.SEQUENCE))[0]
-        fields = _children(tbs[1])
-        if fields and fields[0][0] == der.context(0):
-            fields = fields[1:]  # [0] EXPLICIT version, absent from v1 certificates
-        return _CertParts(serial=fields[0][2], issuer=fields[2][2], subject=fields[4][2],
-                          spki=fields[5][2])
-    except (IndexError, SCEPMessageError) as exc:
-        raise SCEPMessageError(f"not a certificate: {exc}") from exc
-
-
-def _csr_parts(csr_der: bytes) -> tuple[bytes, bytes]:
-    """The subject Name and SubjectPublicKeyInfo of a CSR, exactly as encoded in it."""
-    try:
-        info = _children(_children(_one(csr_der, der.SEQUENCE))[0][1])
-        return info[1][2], info[2][2]
-    except (IndexError, SCEPMessageError) as exc:
-        raise SCEPMessageError(f"not a certificate signing request: {exc}") from exc
-
-
-def pem_to_der(text: str | bytes, label: str = "") -> bytes:
-    """The DER inside the first PEM block of `text` (with `label`, if given)."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    pattern = rf"-----BEGIN {re.escape(label) if label else '[^-]*'}-----(.*?)-----END"
-    match = re.search(pattern, text, re.DOTALL)
-    if match is None:
-        raise SCEPMessageError(f"no PEM {label or 'block'} found")
-    body = "".join(line.strip() for line in match.group(1).splitlines() if ":" not in line)
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise SCEPMessageError(f"bad PEM {label or 'block'}: {exc}") from exc
-
-
-def _time(when: datetime) -> bytes:
-    """UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5)."""
-    when = when.astimezone(UTC)
-    if 1950 <= when.year < 2050:
-        return der.tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
-    return der.tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode())
-
-
 # --- what certmonger keeps per CSR ----------------------------------------------------
 
 
@@ -346,7 +178,8 @@ def build_minicert(key_pem: bytes, subject: bytes, now: float,
     A request that holds no certificate yet signs its pkiMessages with it (RFC 8894
     §2.3).  As certmonger makes it: version 1, no extensions, the transaction ID as the
     serial number, the CSR's subject (`subject`, an encoded Name) as subject and issuer,
-    valid from midnight UTC today for a hundred years.  RSA and EC keys.
+    valid from midnight UTC today for a hundred years.  RSA and EC keys.  (certmonger
+    writes both dates as GeneralizedTime; RFC 5280 §4.1.2.5 wants UTCTime before 2050.)
     """
     key = load_private_key(key_pem)
     algorithm = hash_algorithm or hashes.SHA256()
@@ -365,7 +198,7 @@ def build_minicert(key_pem: bytes, subject: bytes, now: float,
     except ValueError:  # 29 February, a century on, in a year that is not a leap year
         end = start.replace(year=start.year + 100, day=28)
     tbs = der.sequence(der.integer(int(transaction_id(spki))), alg_id, subject,
-                       der.sequence(_time(start), _time(end)), subject, spki)
+                       der.sequence(encode_time(start), encode_time(end)), subject, spki)
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(tbs, padding.PKCS1v15(), algorithm)
     else:
@@ -374,122 +207,7 @@ def build_minicert(key_pem: bytes, subject: bytes, now: float,
     return der.sequence(tbs, alg_id, der.bit_string(signature))
 
 
-# --- EnvelopedData --------------------------------------------------------------------
-
-
-def _rsa_public_key(cert_der: bytes) -> rsa.RSAPublicKey:
-    try:
-        key = x509.load_der_x509_certificate(cert_der).public_key()
-    except ValueError as exc:
-        raise SCEPMessageError(f"unreadable certificate: {exc}") from exc
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise SCEPMessageError("SCEP needs an RSA certificate")
-    return key
-
-
-def envelope(data: bytes, recipient_cert: bytes, cipher: ContentCipher) -> bytes:
-    """A PKCS#7 EnvelopedData ContentInfo sealing `data` to one RSA certificate (DER).
-
-    RFC 8894 §3.2.2: the content is encrypted with a fresh key in CBC mode, and the key
-    with the recipient's RSA key (PKCS #1 v1.5), the recipient named by issuer and serial.
-    """
-    public_key = _rsa_public_key(recipient_cert)
-    parts = _cert_parts(recipient_cert)
-    key = os.urandom(cipher.key_size)
-    iv = os.urandom(cipher.block_size)
-    padder = sym_padding.PKCS7(cipher.block_size * 8).padder()
-    padded = padder.update(data) + padder.finalize()
-    encryptor = Cipher(cipher.algorithm(key), modes.CBC(iv)).encryptor()
-    encrypted = encryptor.update(padded) + encryptor.finalize()
-    recipient = der.sequence(
-        der.integer(0),
-        der.sequence(parts.issuer, parts.serial),
-        der.sequence(der.oid(OID_RSA_ENCRYPTION), der.tlv(der.NULL, b"")),
-        der.tlv(der.OCTET_STRING, public_key.encrypt(key, padding.PKCS1v15())),
-    )
-    content = der.sequence(
-        der.oid(OID_DATA),
-        der.sequence(der.oid(cipher.oid), der.tlv(der.OCTET_STRING, iv)),
-        der.tlv(der.context(0, constructed=False), encrypted),
-    )
-    enveloped = der.sequence(der.integer(0), der.set_of(recipient), content)
-    return der.sequence(der.oid(OID_ENVELOPED_DATA), der.explicit(0, enveloped))
-
-
-def _content_info(data: bytes) -> tuple[str, bytes]:
-    """(content type, content) of a PKCS#7 ContentInfo; content is b"" when absent."""
-    items = _children(_one(data, der.SEQUENCE))
-    if not items or items[0][0] != der.OID:
-        raise SCEPMessageError("not a PKCS#7 ContentInfo")
-    content = b""
-    if len(items) > 1:
-        if items[1][0] != der.context(0):
-            raise SCEPMessageError("bad PKCS#7 content")
-        content = items[1][1]
-    return _oid(items[0][1]), content
-
-
-def _unwrap_key(key: rsa.RSAPrivateKey, algorithm: str, encrypted_key: bytes) -> bytes:
-    if algorithm == OID_RSAES_OAEP:
-        return key.decrypt(encrypted_key, padding.OAEP(padding.MGF1(hashes.SHA1()),
-                                                       hashes.SHA1(), None))
-    return key.decrypt(encrypted_key, padding.PKCS1v15())
-
-
-def decrypt_envelope(data: bytes, private_keys: Sequence[bytes]) -> bytes:
-    """The content of a PKCS#7 EnvelopedData (DER or BER), opened with one of the keys.
-
-    `private_keys` are unencrypted PEM keys, tried in order against every key-transport
-    recipient.  Content ciphers: AES-128/192/256, triple DES and single DES, all CBC (a
-    CertRep from micromdm's scepserver is DES, whatever the request used).
-    """
-    content_type, content = _content_info(data)
-    if content_type != OID_ENVELOPED_DATA:
-        raise SCEPMessageError(f"not enveloped data but {content_type}")
-    items = _children(_one(content, der.SEQUENCE))
-    if len(items) < 3:
-        raise SCEPMessageError("truncated enveloped data")
-    recipients = [_children(inner) for tag, inner, _ in _children(items[1][1])
-                  if tag == der.SEQUENCE]
-    info = _children(items[2][1])
-    if len(info) < 3:
-        raise SCEPMessageError("the enveloped data holds no encrypted content")
-    algorithm = _children(info[1][1])
-    cipher = _CIPHERS_BY_OID.get(_oid(algorithm[0][1]))
-    if cipher is None:
-        raise SCEPMessageError(f"unsupported content cipher {_oid(algorithm[0][1])}")
-    iv = algorithm[1][1] if len(algorithm) > 1 else b""
-    encrypted = _octets(info[2][0], info[2][1])
-    if len(iv) != cipher.block_size or not encrypted or len(encrypted) % cipher.block_size:
-        raise SCEPMessageError("malformed encrypted content")
-    for key_pem in private_keys:
-        key = load_private_key(key_pem)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            continue
-        for recipient in recipients:
-            # KeyTransRecipientInfo: version, recipient id, key encryption algorithm,
-            # encrypted key.  Other kinds (key agreement...) cannot be for an RSA key.
-            if len(recipient) < 4 or recipient[3][0] != der.OCTET_STRING:
-                continue
-            key_algorithm = _oid(_children(recipient[2][1])[0][1])
-            try:
-                content_key = _unwrap_key(key, key_algorithm, recipient[3][1])
-                if len(content_key) != cipher.key_size:
-                    continue
-                decryptor = Cipher(cipher.algorithm(content_key), modes.CBC(iv)).decryptor()
-                padded = decryptor.update(encrypted) + decryptor.finalize()
-                unpadder = sym_padding.PKCS7(cipher.block_size * 8).unpadder()
-                return unpadder.update(padded) + unpadder.finalize()
-            except ValueError:
-                continue  # not this key, or not this recipient
-    raise SCEPMessageError("the enveloped data is not addressed to any of the request's keys")
-
-
-# --- SignedData pkiMessages -----------------------------------------------------------
-
-
-def _attribute(oid: str, value: bytes) -> bytes:
-    return der.sequence(der.oid(oid), der.set_of(value))
+# --- pkiMessages ----------------------------------------------------------------------
 
 
 def _printable(text: str) -> bytes:
@@ -503,141 +221,62 @@ def sign_pki_message(content: bytes, *, key_pem: bytes, signer_cert: bytes, dige
                      extra_certs: Sequence[bytes] = ()) -> bytes:
     """A pkiMessage: PKCS#7 SignedData over `content` with the SCEP attributes (DER).
 
-    RFC 8894 §3.2.1: signed by the requester's RSA key, the signer named by the issuer
-    and serial of `signer_cert` (which travels in the message, with `extra_certs`), the
-    authenticated attributes holding contentType, signingTime and messageDigest beside
-    messageType, transactionID and senderNonce (and recipientNonce, pkiStatus and
-    failInfo when given, as a CertRep does).
+    RFC 8894 §3.2.1: signed by the requester's RSA key and `signer_cert` (which travels
+    in the message, with `extra_certs`); the authenticated attributes hold messageType,
+    transactionID and senderNonce (and recipientNonce, pkiStatus and failInfo when
+    given, as a CertRep does) beside contentType, signingTime and messageDigest.
     """
-    key = load_private_key(key_pem)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise SCEPMessageError("SCEP messages are signed with RSA keys")
-    parts = _cert_parts(signer_cert)
-    hasher = hashes.Hash(digest.hash())
-    hasher.update(content)
     attributes = [
-        _attribute(OID_CONTENT_TYPE, der.oid(OID_DATA)),
-        _attribute(OID_SIGNING_TIME, _time(datetime.fromtimestamp(signing_time, UTC))),
-        _attribute(OID_MESSAGE_DIGEST, der.tlv(der.OCTET_STRING, hasher.finalize())),
-        _attribute(OID_MESSAGE_TYPE, _printable(message_type)),
-        _attribute(OID_TRANSACTION_ID, _printable(transaction)),
-        _attribute(OID_SENDER_NONCE, der.tlv(der.OCTET_STRING, sender_nonce)),
+        attribute(OID_MESSAGE_TYPE, _printable(message_type)),
+        attribute(OID_TRANSACTION_ID, _printable(transaction)),
+        attribute(OID_SENDER_NONCE, der.tlv(der.OCTET_STRING, sender_nonce)),
     ]
     if recipient_nonce:
-        attributes.append(_attribute(OID_RECIPIENT_NONCE,
-                                     der.tlv(der.OCTET_STRING, recipient_nonce)))
+        attributes.append(attribute(OID_RECIPIENT_NONCE,
+                                    der.tlv(der.OCTET_STRING, recipient_nonce)))
     if pki_status:
-        attributes.append(_attribute(OID_PKI_STATUS, _printable(pki_status)))
+        attributes.append(attribute(OID_PKI_STATUS, _printable(pki_status)))
     if fail_info:
-        attributes.append(_attribute(OID_FAIL_INFO, _printable(fail_info)))
-    # The signature covers the attributes as a SET OF (RFC 2315 §9.3), DER-sorted; in the
-    # SignerInfo the same content goes under an implicit [0] tag.
-    signed = der.set_of(*attributes)
-    signature = key.sign(signed, padding.PKCS1v15(), digest.hash())
-    digest_id = der.sequence(der.oid(digest.oid), der.tlv(der.NULL, b""))
-    signer_info = der.sequence(
-        der.integer(1),
-        der.sequence(parts.issuer, parts.serial),
-        digest_id,
-        der.tlv(der.context(0), _one(signed, der.SET)),
-        der.sequence(der.oid(OID_RSA_ENCRYPTION), der.tlv(der.NULL, b"")),
-        der.tlv(der.OCTET_STRING, signature),
-    )
-    signed_data = der.sequence(
-        der.integer(1),
-        der.set_of(digest_id),
-        der.sequence(der.oid(OID_DATA), der.explicit(0, der.tlv(der.OCTET_STRING, content))),
-        der.tlv(der.context(0), signer_cert + b"".join(extra_certs)),
-        der.set_of(signer_info),
-    )
-    return der.sequence(der.oid(OID_SIGNED_DATA), der.explicit(0, signed_data))
+        attributes.append(attribute(OID_FAIL_INFO, _printable(fail_info)))
+    return sign_data(content, key_pem=key_pem, signer_cert=signer_cert, digest=digest,
+                     attributes=attributes, signing_time=signing_time,
+                     extra_certs=extra_certs)
 
 
 @dataclass
 class PkiMessage:
     """A pkiMessage read back: its SCEP attributes, signed content and signer."""
 
-    message_type: str = ""
-    transaction_id: str = ""
-    sender_nonce: bytes = b""
-    recipient_nonce: bytes = b""
-    pki_status: str = ""
-    fail_info: str = ""
-    content: bytes = b""  # the signed data: an EnvelopedData, or empty
-    digest: str = ""  # the digest's name (DIGESTS)
-    signer: bytes = b""  # the signer's certificate, DER
-    certificates: list[bytes] = field(default_factory=list)  # all carried, DER
-
-
-_PRINTABLE_ATTRIBUTES = {OID_MESSAGE_TYPE: "message_type", OID_TRANSACTION_ID: "transaction_id",
-                         OID_PKI_STATUS: "pki_status", OID_FAIL_INFO: "fail_info"}
-_OCTET_ATTRIBUTES = {OID_SENDER_NONCE: "sender_nonce", OID_RECIPIENT_NONCE: "recipient_nonce"}
+    message_type: str
+    transaction_id: str
+    sender_nonce: bytes
+    recipient_nonce: bytes
+    pki_status: str
+    fail_info: str
+    content: bytes  # the signed data: an EnvelopedData, or empty
+    digest: str  # the digest's name (DIGESTS)
+    signer: bytes  # the signer's certificate, DER
+    certificates: list[bytes]  # all it carries, DER
 
 
 def read_pki_message(data: bytes) -> PkiMessage:
-    """A pkiMessage's attributes and content, its signature checked.
+    """A pkiMessage's attributes and content, its signature checked (`read_signed`).
 
-    The signature and messageDigest are checked against the signer certificate the
-    message carries; whether that certificate is to be trusted is the caller's question.
-    Raises SCEPMessageError on anything else.
+    Raises SCEPMessageError when it is not a well-formed, well-signed SignedData.
     """
-    content_type, content = _content_info(data)
-    if content_type != OID_SIGNED_DATA:
-        raise SCEPMessageError(f"not signed data but {content_type}")
-    items = _children(_one(content, der.SEQUENCE))
-    message = PkiMessage()
-    signer_infos: list[bytes] = []
-    for tag, inner, _ in items[2:]:
-        if tag == der.context(0):
-            message.certificates = [whole for _, _, whole in _children(inner)]
-        elif tag == der.SET:
-            signer_infos = [i for t, i, _ in _children(inner) if t == der.SEQUENCE]
-    inner_info = _children(items[2][1]) if len(items) > 2 else []
-    if len(inner_info) > 1:
-        explicit = _children(inner_info[1][1])
-        if explicit:
-            message.content = _octets(explicit[0][0], explicit[0][1])
-    if len(signer_infos) != 1:
-        raise SCEPMessageError("a pkiMessage has exactly one signer")
-    info = _children(signer_infos[0])
-    if len(info) < 6 or info[3][0] != der.context(0):
-        raise SCEPMessageError("the signer has no authenticated attributes")
-    signer_id = info[1][1]
-    digest = _DIGESTS_BY_OID.get(_oid(_children(info[2][1])[0][1]))
-    if digest is None:
-        raise SCEPMessageError("unsupported digest algorithm")
-    message.digest = digest.name
-    message_digest = b""
-    for _, attribute, _ in _children(info[3][1]):
-        parts = _children(attribute)
-        oid = _oid(parts[0][1])
-        values = _children(parts[1][1])
-        if not values:
-            continue
-        if oid in _PRINTABLE_ATTRIBUTES:
-            setattr(message, _PRINTABLE_ATTRIBUTES[oid], values[0][1].decode("ascii", "replace"))
-        elif oid in _OCTET_ATTRIBUTES:
-            setattr(message, _OCTET_ATTRIBUTES[oid], values[0][1])
-        elif oid == OID_MESSAGE_DIGEST:
-            message_digest = values[0][1]
-    for cert in message.certificates:
-        parts_ = _cert_parts(cert)
-        if parts_.issuer + parts_.serial == signer_id:
-            message.signer = cert
-            break
-    else:
-        raise SCEPMessageError("the signer's certificate is not in the message")
-    hasher = hashes.Hash(digest.hash())
-    hasher.update(message.content)
-    if hasher.finalize() != message_digest:
-        raise SCEPMessageError("the messageDigest does not match the content")
-    signed = der.tlv(der.SET, info[3][1])
-    try:
-        _rsa_public_key(message.signer).verify(info[5][1], signed, padding.PKCS1v15(),
-                                               digest.hash())
-    except InvalidSignature as exc:
-        raise SCEPMessageError("bad signature") from exc
-    return message
+    signed = read_signed(data)
+    attributes = signed.attributes
+
+    def text(oid: str) -> str:
+        return attributes.get(oid, b"").decode("ascii", "replace")
+
+    return PkiMessage(
+        message_type=text(OID_MESSAGE_TYPE), transaction_id=text(OID_TRANSACTION_ID),
+        sender_nonce=attributes.get(OID_SENDER_NONCE, b""),
+        recipient_nonce=attributes.get(OID_RECIPIENT_NONCE, b""),
+        pki_status=text(OID_PKI_STATUS), fail_info=text(OID_FAIL_INFO),
+        content=signed.content, digest=signed.digest.name if signed.digest else "",
+        signer=signed.signer, certificates=signed.certificates)
 
 
 # --- certmonger's message set ---------------------------------------------------------
@@ -645,7 +284,7 @@ def read_pki_message(data: bytes) -> PkiMessage:
 
 def issuer_and_subject(ca_cert: bytes, cert: bytes) -> bytes:
     """RFC 8894 §3.3.3 IssuerAndSubject for GetCertInitial: the CA's name, the requester's."""
-    return der.sequence(_cert_parts(ca_cert).subject, _cert_parts(cert).subject)
+    return der.sequence(cert_parts(ca_cert).subject, cert_parts(cert).subject)
 
 
 @dataclass(frozen=True)
@@ -679,11 +318,11 @@ def build_message_set(*, csr: bytes, key_pem: bytes, minicert: bytes, ra_cert: b
     signer's certificate.  All certificates DER.  Every message shares one fresh nonce.
     """
     nonce = nonce or secrets.token_bytes(NONCE_SIZE)
-    if cert is not None and _cert_parts(cert).spki != spki_der(load_private_key(key_pem)):
+    if cert is not None and cert_parts(cert).spki != spki_der(load_private_key(key_pem)):
         # A certificate that is not the current key's cannot sign for it.
         cert = None
     names_ca = ca_cert or ra_cert
-    transaction = transaction_id(_csr_parts(csr)[1])
+    transaction = transaction_id(csr_parts(csr)[1])
     sealed_csr = envelope(csr, ra_cert, cipher)
 
     def sign(content: bytes, key: bytes, signer: bytes, message_type: str) -> bytes:
@@ -729,7 +368,7 @@ def fields_for_new_csr(key_pem: bytes, csr_pem: str, now: float,
     """
     from ..crypto.csr import hash_algorithm
     values = dict.fromkeys(CSR_FIELDS, "")
-    subject, spki = _csr_parts(pem_to_der(csr_pem))
+    subject, spki = csr_parts(pem_to_der(csr_pem))
     values["scep_tx"] = transaction_id(spki)
     try:
         values["minicert"] = base64.b64encode(
@@ -765,13 +404,13 @@ def make_message_fields(inputs: MessageInputs) -> dict[str, str]:
     another key than the CSR's.
     """
     csr = pem_to_der(inputs.csr_pem)  # "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST"
-    subject, spki = _csr_parts(csr)
+    subject, spki = csr_parts(csr)
     csr_key = inputs.next_key_pem or inputs.key_pem
     minicert = b""
     if inputs.minicert_b64:
         try:
             minicert = base64.b64decode(inputs.minicert_b64)
-            if _cert_parts(minicert).spki != spki:
+            if cert_parts(minicert).spki != spki:
                 minicert = b""
         except (binascii.Error, ValueError):
             minicert = b""
@@ -883,6 +522,13 @@ async def build_scep_messages(effects: Effects, request: Request, ca: CA | None)
         return _failure(request, Outcome.FAILED, "No key or signing request to send over SCEP")
     if key.key_type != "RSA" or (upcoming is not None and upcoming.key_type != "RSA"):
         return _failure(request, Outcome.NEED_RSA_KEY, "SCEP requires an RSA key")
+    try:
+        rsa_public_key(pem_to_der(ca.encryption_cert, "CERTIFICATE"))
+        if ca.encryption_issuer_cert:
+            cert_parts(pem_to_der(ca.encryption_issuer_cert, "CERTIFICATE"))
+    except SCEPMessageError as exc:
+        return _failure(request, Outcome.NEED_ENCRYPTION_CERT,
+                        f"The CA's SCEP certificates cannot be used: {exc}")
     from ..crypto.csr import hash_algorithm
     inputs = MessageInputs(
         csr_pem=request.csr, key_pem=key.pem,
@@ -896,10 +542,7 @@ async def build_scep_messages(effects: Effects, request: Request, ca: CA | None)
     try:
         fields = await loop.run_in_executor(effects.engine.executor, make_message_fields,
                                             inputs)
-    except SCEPMessageError as exc:
-        if "certificate" in str(exc).lower():
-            return _failure(request, Outcome.NEED_ENCRYPTION_CERT,
-                            f"Cannot use the CA's SCEP certificates: {exc}")
+    except ValueError as exc:  # SCEPMessageError, or a key cryptography refuses
         return _failure(request, Outcome.FAILED, f"Error building SCEP messages: {exc}")
     for name, value in fields.items():
         setattr(request, name, value)
