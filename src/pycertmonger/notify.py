@@ -49,44 +49,24 @@ def message_for(event: NotifyEvent, request: Request, *, now: float | None = Non
     the current time) to choose between "will not be valid after" and "is no longer
     valid".
     """
+    now = time.time() if now is None else now
     if request.cert_storage_type == "NSSDB":
-        return _nssdb_message(event, request, time.time() if now is None else now)
-    return _file_message(event, request, time.time() if now is None else now)
-
-
-def _file_message(event: NotifyEvent, request: Request, now: float) -> str:
-    where = f'in file "{request.cert_storage_location}"'
+        where = f'named "{request.cert_nickname}"'
+        if request.cert_token:
+            where += f' in token "{request.cert_token}"'
+        where += f' in database "{request.cert_storage_location}"'
+        # certmonger's NSS wording: "to be named ..." and, with no token, "will expire at".
+        stored, ending = where, ("will not be valid after" if request.cert_token
+                                 else "will expire at")
+    else:
+        where = f'in file "{request.cert_storage_location}"'
+        stored, ending = f"stored {where}", "will not be valid after"
     if event is NotifyEvent.VALIDITY_ENDING:
         if request.cert_not_after > now:
-            return (f"Certificate {where} will not be valid after "
-                    f"{display_time(request.cert_not_after)}.")
+            return f"Certificate {where} {ending} {display_time(request.cert_not_after)}."
         return f"Certificate {where} is no longer valid."
     if event is NotifyEvent.REJECTED:
-        return f"Request for certificate to be stored {where} rejected by CA."
-    if event is NotifyEvent.ISSUED_SAVED:
-        return f"Certificate {where} issued by CA and saved."
-    if event is NotifyEvent.ISSUED_NOT_SAVED:
-        return f"Certificate {where} issued by CA but not saved."
-    if event is NotifyEvent.ISSUED_CA_NOT_SAVED:
-        return (f"Certificate {where} issued by CA and saved, "
-                "but the CA certificate was not saved.")
-    return f'CA certificate for certificate {where} (CA "{request.ca_name}") not saved.'
-
-
-def _nssdb_message(event: NotifyEvent, request: Request, now: float) -> str:
-    named = f'named "{request.cert_nickname}"'
-    if request.cert_token:
-        named += f' in token "{request.cert_token}"'
-    where = f'{named} in database "{request.cert_storage_location}"'
-    if event is NotifyEvent.VALIDITY_ENDING:
-        if request.cert_not_after > now:
-            when = display_time(request.cert_not_after)
-            if request.cert_token:
-                return f"Certificate {where} will not be valid after {when}."
-            return f"Certificate {where} will expire at {when}."
-        return f"Certificate {where} is no longer valid."
-    if event is NotifyEvent.REJECTED:
-        return f"Request for certificate to be {where} rejected by CA."
+        return f"Request for certificate to be {stored} rejected by CA."
     if event is NotifyEvent.ISSUED_SAVED:
         return f"Certificate {where} issued by CA and saved."
     if event is NotifyEvent.ISSUED_NOT_SAVED:
